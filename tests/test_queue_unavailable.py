@@ -119,7 +119,9 @@ def test_an_outage_of_every_cluster_on_a_key_is_held_as_one() -> None:
     five failures and its own tries after each pause, 229 calls into the outage, and one restart
     spent its retries on them and ended server_error."""
     failed, outcomes, _ = virtualtime.run(_backlog_through_outage("503", clusters=10))
-    assert failed <= 30
+    # One try after each pause: 32 here. It was 30 only because a try whose failure counted for
+    # its cluster alone (the clusters' polls answer) kept the key's turn for 60 s after its answer.
+    assert failed <= 35
     assert outcomes == Counter({Outcome.ACCEPTED: 200})
 
 

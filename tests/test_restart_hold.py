@@ -171,3 +171,55 @@ async def test_a_held_restart_withdrawn_does_not_say_it_is_held() -> None:
     w.daemon.queue.withdraw(jobs[5].key, lambda _: True)
     await w.daemon.queue.close(0)
     assert jobs[5].outcome is Outcome.CANCELLED and "held" not in jobs[5].message
+
+
+def test_one_connectors_retries_count_once_towards_the_hold() -> None:
+    """Two connectors whose own restarts are answered 500 (four tries each, back to back) held
+    every restart of the key for up to a minute: eight failures in a row. They are two."""
+    hold, _ = _hold()
+    for _ in range(4):
+        for connector in ("bad-0", "bad-1"):
+            assert hold.on_call("c", restart=True, failed=True, connector=connector) == []
+    assert hold.wait("c", caller="late") == 0.0 and not hold.key_held()
+    for index in range(2, SERVER_ERRORS_IN_A_ROW):
+        changes = hold.on_call("c", restart=True, failed=True, connector=f"bad-{index}")
+    assert [change.kind for _, change in changes] == ["held", "held"], "five connectors failing: the API is out"
+
+
+def test_the_answer_of_the_restart_let_through_ends_its_turn_at_once() -> None:
+    """The try after a pause failed while another cluster answered: counted for its cluster
+    alone, the key's turn stayed with it and every restart of the key waited 60 s for nothing."""
+    hold, clock = _hold()
+    for index in range(SERVER_ERRORS_IN_A_ROW):
+        hold.on_call("c", restart=True, failed=True, connector=f"x{index}")
+    assert hold.key_held()
+    clock.now += 10
+    assert hold.wait("c", caller="probe") == 0.0
+    hold.on_call("d", restart=False, failed=False)  # the other cluster's poll is answered
+    hold.on_call("c", restart=True, failed=True, connector="x0", caller="probe")
+    assert hold.wait("d", caller="next") == 0.0, "the key's turn ended with the probe's answer"
+    assert 0 < hold.wait("c", caller="next") <= 2.0, "its own cluster pauses again, no longer than the doubled pause"
+
+
+async def test_two_connectors_whose_restarts_fail_hold_no_other_restart() -> None:
+    """The daemon's queue and gateway: two connectors' restarts answered 500 on every try, the
+    others' accepted. Before, restarts_held was said ("answers only server errors") and the
+    others waited, held; now they go at once."""
+    faults = [{"match": {"endpoint": "restart", "connector": name}, "action": {"status": 500}} for name in ("c0", "c1")]
+    w = world(sim_scenario(CONNECTORS, faults=faults), max_retries=3, backoff={"base": 0.05, "cap": 0.1},
+              max_concurrent_requests=1)
+    with structlog.testing.capture_logs() as logs:
+        bad = [w.daemon.queue.submit(request(name))[0] for name in ("c0", "c1")]
+        w.daemon.queue.start()
+        await asyncio.wait_for(asyncio.gather(*(job.done.wait() for job in bad)), 5)
+        others = [w.daemon.queue.submit(request(f"c{i}"))[0] for i in range(2, 6)]
+        said = set()
+        for _ in range(40):
+            said |= {job.message for job in others if job.message.startswith("held")}
+            await asyncio.sleep(0.01)
+        await asyncio.wait_for(asyncio.gather(*(job.done.wait() for job in others)), 3)
+    await w.daemon.queue.close(0)
+    assert [job.outcome for job in bad] == [Outcome.SERVER_ERROR] * 2 and all(job.tries == 4 for job in bad)
+    assert [job.outcome for job in others] == [Outcome.ACCEPTED] * 4
+    assert not said, "no restart said it was held"
+    assert not [e for e in logs if e["event"] == "restarts_held"]

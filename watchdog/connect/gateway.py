@@ -155,7 +155,7 @@ class Gateway:
             # that hangs or refuses is passed over once per change of the worker asked first.
             log.warning("connect_workers_passed_over", credential=self.credential, cluster=cluster,
                         endpoint=result.endpoint.value, passed_over=list(result.passed_over), **context)
-        self._track_outage(cluster, result)
+        self._track_outage(cluster, result, context.get("connector"), context.get("job"))
         result = self._track_refusal(cluster, result)
         self._track_proxy_refusal(cluster, result)
         return result, pause
@@ -302,8 +302,9 @@ class Gateway:
         if listener not in self._hold_listeners:
             self._hold_listeners.append(listener)
 
-    def _track_outage(self, cluster: str, result: ApiResult[T]) -> None:
-        """Feed the restart hold (ratelimit/outage.py) and say when one begins and ends."""
+    def _track_outage(self, cluster: str, result: ApiResult[T], connector: object = None, job: object = None) -> None:
+        """Feed the restart hold (ratelimit/outage.py) and say when one begins and ends.
+        `connector`, `job`: a restart's (its retries count once; its answer ends its turn)."""
         if result.endpoint not in _CONNECT or result.proxy_refused is not None:
             # A proxy's refusal says nothing of the API: the proxy's own hold has it (ProxyRefusal).
             return
@@ -314,7 +315,9 @@ class Gateway:
         # Cloud and got none ends `unconfirmed` (cloud.call_api), and is the outage's sign as much.
         failed = (code is None and result.outcome in _UNANSWERED) or (code is not None and code >= 500)
         hold = self.limiter.restart_hold
-        changes = hold.on_call(cluster, restart=result.endpoint is Endpoint.RESTART, failed=failed)
+        changes = hold.on_call(cluster, restart=result.endpoint is Endpoint.RESTART, failed=failed,
+                               connector=connector if isinstance(connector, str) else None,
+                               caller=job if isinstance(job, str) else None)
         key_changed = {change.kind for scope, change in changes if scope is None}
         for scope, change in changes:
             # Said once: a cluster's own hold that begins or ends with the key's, or while the

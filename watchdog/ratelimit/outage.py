@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import RateLimitSettings
 from .headers import Pause, RateLimitHeaders
@@ -138,6 +138,10 @@ class _Streak:
     held_until: float = 0.0
     probe: str | None = None  # who was let through after the last pause, until an answer
     probe_until: float = 0.0
+    # What counts towards SERVER_ERRORS_IN_A_ROW: each connector whose restart failed once (its
+    # job's own retries are not counted again), and each failed call that is no restart's.
+    counted: int = 0
+    connectors: set[tuple[str, str]] = field(default_factory=set)
 
 
 class RestartHold:
@@ -192,24 +196,36 @@ class RestartHold:
         streak = self._streaks.get(None)
         return streak is not None and streak.pauses > 0
 
-    def on_call(self, cluster: str, *, restart: bool, failed: bool) -> list[tuple[str | None, HoldChange]]:
+    def on_call(self, cluster: str, *, restart: bool, failed: bool, connector: str | None = None,
+                caller: str | None = None) -> list[tuple[str | None, HoldChange]]:
         """A Connect API call of `cluster` ended: `failed` when it got no answer or a 5xx
         without a hint (the caller leaves out the hinted ones: Outage holds the key for those).
         Returns what changed, per scope: the cluster, or None for the whole key. A failure while
         another cluster of the key answers is its cluster's alone (ClusterAnswers): not counted
-        for the key."""
+        for the key. `connector`: the restart's (its retries count once towards the streak);
+        `caller`: the job that made it (its answer frees the turn it took after a pause)."""
         alone = failed and self._clusters.failed_alone(cluster)
         self._clusters.note(cluster, answered=not failed)
+        if restart:
+            for streak in (self._streaks.get(cluster), self._streaks.get(None)):
+                if streak is not None and streak.probe is not None and caller in (None, streak.probe):
+                    # The restart let through after the pause was answered: the turn is over at
+                    # once, whatever scope its answer counts for. Kept otherwise, every other
+                    # restart of the key waited out PROBE_WINDOW (60 s) for an answer that had
+                    # come (its failure counted for its cluster alone, or landed in no pause).
+                    streak.probe = None
         changes = []
         for scope in (cluster, None):
             if scope is None and alone:
                 continue
-            change = self._count(scope, restart=restart, failed=failed)
+            change = self._count(scope, restart=restart, failed=failed,
+                                 connector=(cluster, connector) if restart and connector is not None else None)
             if change is not None:
                 changes.append((scope, change))
         return changes
 
-    def _count(self, scope: str | None, *, restart: bool, failed: bool) -> HoldChange | None:
+    def _count(self, scope: str | None, *, restart: bool, failed: bool,
+               connector: tuple[str, str] | None = None) -> HoldChange | None:
         now = self._clock()
         streak = self._streaks.get(scope)
         if not failed:
@@ -223,7 +239,19 @@ class RestartHold:
             streak = self._streaks[scope] = _Streak(began_at=now)
         streak.failures += 1
         streak.polls_failed = streak.polls_failed or not restart
-        if streak.failures < SERVER_ERRORS_IN_A_ROW or now < streak.held_until:
+        if connector is None or connector not in streak.connectors:
+            streak.counted += 1
+            if connector is not None:
+                streak.connectors.add(connector)
+        # Counted over connectors, not calls: each job retries max_retries times back to back,
+        # so two connectors whose own restarts Confluent answers 500 (while the cluster's polls
+        # and other restarts are answered) made eight failures in a row, held every restart of
+        # the key for up to a minute and said the API answered only server errors (a probe,
+        # 2026-12-08). Assumed where the real world may differ: an API out for restarts fails
+        # every connector's, so with five or more queued it is still held at the fifth connector;
+        # with fewer, each backs off on its own (dispatch.py), a few calls, no storm. Once held,
+        # each failure after a pause (the one let through) pauses again, whoever made it.
+        if (streak.pauses == 0 and streak.counted < SERVER_ERRORS_IN_A_ROW) or now < streak.held_until:
             # A failure during a pause (a poll, a call sent before it) neither doubles nor
             # lengthens it: polls failing every 5 s would hold restarts for good.
             return None
