@@ -491,3 +491,34 @@ def test_a_401_another_cluster_contradicts_is_that_clusters_alone_until_it_answe
     pair[0] = next(pairs)
     assert not rotated.holds_cluster("a", 1.5), "the new pair was not refused on a"
     assert rotated.on_answer(401, 2.0, cluster="a") == "began" and rotated.holds(2.0)
+
+
+def test_restarts_refused_for_some_connectors_and_accepted_for_others_do_not_make_the_key_refused_again() -> None:
+    """401 to two connectors' restarts and 202 to the others' (a proxy's per-path rule), polls
+    answered: before, each accepted restart ended "refused for restarts", and the next 401 was said
+    at error as a refused key and held every restart of the key until the next poll, again and
+    again (ledger probe, 2026-12-08). Now, once restarts were refused and accepted side by side,
+    a restart's 401 is that connector's: it ends `unauthorized` saying so, nothing is held."""
+
+    async def run() -> dict[str, Any]:
+        refused = [{"match": {"endpoint": "restart", "connector": name}, "action": {"status": 401}}
+                   for name in ("conn-00", "conn-01")]
+        daemon, simulator = _daemon(refused)
+        daemon.queue.start()
+        poller = daemon.pollers[CLUSTER]
+        with structlog.testing.capture_logs() as logs:
+            for at in range(0, 1200, 30):
+                await asyncio.sleep(at - asyncio.get_running_loop().time())
+                await poller.poll()
+            await asyncio.sleep(1230 - asyncio.get_running_loop().time())
+        finished = list(daemon.recorder.finished_jobs)
+        await daemon.queue.close(0)
+        return {"logs": logs, "finished": finished, "refused": _restarts(simulator, 401)}
+
+    seen = virtualtime.run(run())
+    events = [e["event"] for e in seen["logs"]]
+    assert len(seen["refused"]) >= 4, "the two connectors' restarts were tried again, by the rule's backoff"
+    assert events.count("api_key_refused") == 1, events.count("api_key_refused")
+    assert events.count("api_key_refused_for_restarts") <= 1, events.count("api_key_refused_for_restarts")
+    late = [job for job in seen["finished"] if job.outcome is Outcome.UNAUTHORIZED][2:]
+    assert late and all("this connector" in job.message for job in late), [job.message for job in late]

@@ -16,6 +16,7 @@ from ..ratelimit.state import UNANSWERED_TURN_SECONDS
 from .backend import MAX_MESSAGE_CHARS, ApiResult, Endpoint, status_class
 from .refusal import (
     CLUSTER_REFUSED_SHORT,
+    CONNECTOR_REFUSED_SHORT,
     WRITE_REFUSED_NOTE,
     WRITE_REFUSED_SHORT,
     KeyRefusal,
@@ -219,6 +220,9 @@ class Gateway:
             # The server's words first, cut so that what they mean is said whole after them.
             said = f"{result.message[:MAX_MESSAGE_CHARS - len(WRITE_REFUSED_SHORT) - 2]}; " if result.message else ""
             result = replace(result, message=f"{said}{WRITE_REFUSED_SHORT}")
+        elif change == "connector_refused":
+            said = f"{result.message[:MAX_MESSAGE_CHARS - len(CONNECTOR_REFUSED_SHORT) - 2]}; " if result.message else ""
+            result = replace(result, message=f"{said}{CONNECTOR_REFUSED_SHORT}")
         elif write and result.status_code == 401 and cluster in self.refusal.alone:
             said = f"{result.message[:MAX_MESSAGE_CHARS - len(CLUSTER_REFUSED_SHORT) - 2]}; " if result.message else ""
             result = replace(result, message=f"{said}{CLUSTER_REFUSED_SHORT}")

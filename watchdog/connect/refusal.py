@@ -23,6 +23,16 @@ does. A restart answered otherwise ends it; a read answered 401 makes it a refus
 Assumed where the real world may differ: a key revoked between a poll that ended a refusal and
 the next restart is taken for refused for restarts until the next poll's 401, which holds again.
 
+Restarts of a key refused for restarts that are then accepted for other connectors (a proxy's
+rule per path, a 401 tied to some connectors' resources) show the key may restart: from then on
+(`_writes_mixed`) a restart's 401 is its connector's (`connector_refused`): it ends `unauthorized`
+saying so, counts an attempt, and nothing is held or said of the key. Before, each accepted restart
+ended "refused for restarts" and the next 401 was said at error as a refused key, holding every
+restart of the key until the next poll, again at every accepted restart (a probe, 2026-12-08).
+Only a read's 401 ends it (the key is refused: held as above). Assumed where the real world may
+differ: a key revoked meanwhile has its restarts' 401s taken for their connectors' until the
+next poll's 401 (a poll interval's restarts, each one attempt).
+
 A key refused on ONE of its clusters while its other clusters take it (access to that cluster
 withdrawn: a role binding removed, which the real Cloud may answer 401 or 403 there alone) is no
 refused key either. Before, each poll of that cluster began a refusal (`api_key_refused` at
@@ -65,6 +75,9 @@ WRITE_REFUSED_NOTE = ("the key is accepted for reads (polls are answered) but re
                       "restart's POST): its user lacks the right to write (a role, or a proxy's rule for POST), the "
                       "key itself is right; give it write access. Restarts are not held for it: each ends "
                       "unauthorized and counts an attempt, as a 403 does")
+# What a restart refused (401) for its connector alone says (restarts of the key are accepted for others).
+CONNECTOR_REFUSED_SHORT = ("the key's restarts of other connectors are accepted: this connector's restart alone is "
+                           "refused (401), its user lacks write access to it")
 # What such a restart's own message adds (kept short: a job's message is cut at 300 characters).
 WRITE_REFUSED_SHORT = ("the key is accepted for reads but refused for restarts: its user lacks write access "
                        "(see api_key_refused_for_restarts)")
@@ -150,6 +163,9 @@ class KeyRefusal(_Refusal):
         # A read ended a refusal that a restart's 401 began, and no call has said otherwise since:
         # the next restart answered 401 means the key is refused for restarts only.
         self._reads_taken = False
+        # Restarts with the key refused (401) and accepted side by side while reads are taken
+        # (see the module's docstring): a restart's 401 is its connector's, until a read's 401.
+        self._writes_mixed = False
         # The clusters whose 401s the refusal under way holds (each with its first 401's time).
         self._refused_on: dict[str, datetime] = {}
         # Clusters refused alone (see the module's docstring).
@@ -164,7 +180,9 @@ class KeyRefusal(_Refusal):
         """A call of the lane was answered `status` (None: no answer); `write`: it was a restart.
         Returns "began" when this 401 begins a refusal, "ended" when this answer ends one,
         "write_refused" when this restart's 401 shows the key refused for restarts only (once),
-        "write_accepted" when this restart's answer ends that, else None. A 429 or a 5xx says
+        "write_accepted" when this restart's answer ends that, "connector_refused" when this
+        restart's 401 is its connector's alone (restarts of the key refused and accepted side by
+        side), else None. A 429 or a 5xx says
         nothing of the key (a gateway may answer them before it looks at the key); any other
         answer does: the key was taken. `cluster`: the call's; "narrowed" when this answer, from a
         cluster that did not answer 401 in the refusal under way, ends it and makes the clusters
@@ -184,6 +202,8 @@ class KeyRefusal(_Refusal):
                 self.cluster_change = "refused_again"
             return None
         if status == 401:
+            if write and self.since is None and self._writes_mixed:
+                return "connector_refused"
             # A rotation's end not said yet (rotation_unsaid) is not said at all: this pair is refused too.
             self.ended_by = "" if self.ended_by == "rotated" else self.ended_by
             if write and self.since is None and (self._reads_taken or self.write_refused_since is not None):
@@ -192,7 +212,7 @@ class KeyRefusal(_Refusal):
                     self.write_refused_since = self._wall()
                 return "write_refused" if first else None
             # A read refused too (or nothing says reads are taken): the key is refused.
-            self._reads_taken, self.write_refused_since = False, None
+            self._reads_taken, self.write_refused_since, self._writes_mixed = False, None, False
             first = self._begin()
             if first:
                 self._began_on_write = write
@@ -217,6 +237,7 @@ class KeyRefusal(_Refusal):
             self._reads_taken = False
             if self.write_refused_since is not None and self.since is None:
                 self.write_refused_since = None
+                self._writes_mixed = True
                 return "write_accepted"
         if self.since is None:
             return None
