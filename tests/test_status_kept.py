@@ -102,8 +102,8 @@ def test_status_beside_a_daemon_alive_on_the_file_says_it_has_the_kept_restarts_
     assert main(["status", "--state", str(path)]) == 0
     out = capsys.readouterr().out
     # Seconds tick while the test runs: the ages are matched as any.
-    assert re.search(r"prod/stuck-sink: queued \(4\ds ago\): kept in the state store \(a daemon was alive on it 1\ds "
-                     r"ago: if it still runs, it has it queued, and `status --daemon` says what it waits for\): a manual "
+    assert re.search(r"prod/stuck-sink: queued \(4\ds ago\): kept in the state store \(a daemon, or a one-shot command "
+                     r"such as `watchdog restart`, was alive on it 1\ds ago: if a daemon still runs, it has it queued, and `status --daemon` says what it waits for\): a manual "
                      r"restart", out), out
     assert re.search(r"a schedule restart \(rule nightly: 'scheduled'\) asked 4\ds ago, not sent: the next start sends "
                      r"it if it comes within 4m \(else drops it as a missed run: a schedule's run more than 5m late is "

@@ -53,7 +53,11 @@ def _alive_note(now: datetime, last_alive: datetime | None) -> str:
     if last_alive is None:
         return " (if a daemon runs on it, it has it queued: `status --daemon` says what it waits for)"
     if (now - last_alive).total_seconds() <= RUNNING_WITHIN_SECONDS:
-        return (f" (a daemon was alive on it {format_ago(last_alive, now)}: if it still runs, it has it queued, "
+        # A one-shot command (`watchdog restart`, `run --once`) marks the store alive too while it
+        # runs: "a daemon was alive on it 3s ago" was false after a direct restart beside a kept
+        # restart it leaves to the next start (verification of probe_cli F1, 2026-12-08).
+        return (f" (a daemon, or a one-shot command such as `watchdog restart`, was alive on it "
+                f"{format_ago(last_alive, now)}: if a daemon still runs, it has it queued, "
                 "and `status --daemon` says what it waits for)")
     return f" at its daemon's stop (its last sign of life {format_ago(last_alive, now)})"
 
