@@ -22,6 +22,7 @@ import yaml
 from bench.postgres import PostgresServer, take_lease
 from watchdog.cli import main
 from watchdog.model import ConnectorKey, PendingPhase, RestartRequest, Trigger
+from watchdog.signals import REPEATED_SIGNAL_SECONDS
 from watchdog.simulator import Scenario, Simulator
 from watchdog.state import SqliteStateStore
 from watchdog.state.postgres import PostgresStateStore
@@ -169,7 +170,7 @@ def test_run_once_sends_the_kept_restarts_live_and_leaves_them_kept_in_dry_run(
         assert (sent, kept, finished) == (["orders"], {}, [("orders", "accepted")]), (sent, kept, finished)
 
 
-@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", ["SIGINT", "SIGTERM", "SIGINT twice"])
 def test_a_restart_interrupted_while_its_call_is_on_the_wire_says_the_outcome_the_stop_waited_for(
     signum: str, tmp_path: Path, credentials_env: None
 ) -> None:
@@ -193,11 +194,19 @@ def test_a_restart_interrupted_while_its_call_is_on_the_wire_says_the_outcome_th
             while not simulator.restarts(accepted_only=False) and time.monotonic() < deadline:
                 time.sleep(0.02)
             assert simulator.restarts(accepted_only=False), "the restart call never reached the API"
-            process.send_signal(getattr(signal, signum))  # the answer is 2 s away
+            process.send_signal(getattr(signal, signum.split()[0]))  # the answer is 2 s away
+            if signum.endswith("twice"):  # Ctrl-C again, past the repeated-signal window: the drain cut short
+                time.sleep(REPEATED_SIGNAL_SECONDS + 0.2)
+                process.send_signal(signal.SIGINT)
             out, err = process.communicate(timeout=30)
         finally:
             if process.poll() is None:
                 process.kill()
+    if signum.endswith("twice"):
+        # The call on the wire not waited out: its outcome is unknown, and the stop is not said to have waited.
+        assert process.returncode == 1 and out.startswith("prod/orders: interrupted"), (out, err)
+        assert "the stop waited" not in err and "the stop ended its call on the wire unanswered" in err, err
+        return
     assert (process.returncode, out.strip()) == (0, "prod/orders: accepted (HTTP 202)"), (out, err)
     assert "may or may not have been sent" not in err and "Traceback" not in err, err
     assert "prod/orders: interrupted after the restart was queued; the stop waited for its outcome, said on stdout" in err, err

@@ -365,8 +365,14 @@ def _restart_connector(args: argparse.Namespace) -> int:
         done = daemon.restart_job
         if done is None or done.outcome is None:
             raise
-        print(f"{target}: interrupted after the restart was queued; the stop waited for its outcome, said on stdout",
-              file=sys.stderr)
+        from ..model import Outcome
+
+        # Ended `interrupted`, its call on the wire was not waited out (a second signal cut the
+        # drain short, or queue.in_flight_grace ended): "the stop waited for its outcome" was said
+        # then too (verification, 2026-12-08).
+        stop = ("the stop ended its call on the wire unanswered (a second signal, or queue.in_flight_grace); the "
+                "outcome that leaves" if done.outcome is Outcome.INTERRUPTED else "the stop waited for its outcome")
+        print(f"{target}: interrupted after the restart was queued; {stop}, said on stdout", file=sys.stderr)
         return _said(args, target, done)
     if job is None:
         print(f"{target}: not restarted ({decision.value}){f': {printable(why)}' if why else ''}")
