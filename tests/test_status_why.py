@@ -294,3 +294,24 @@ async def test_a_user_error_its_rule_does_not_restart_reads_held_from_the_state_
         assert "now" in _line(table, "healthy").split(), table
     assert w.simulator.restarts() == []
     await w.daemon.stop()
+
+
+async def test_a_paused_or_provisioning_connector_shows_no_restart_due() -> None:
+    """Every restart of a connector PAUSED or PROVISIONING is refused (rules.refuses_restart): its
+    row said NEXT ALLOWED `now`, read as a restart about to go, in both views (verification,
+    2026-12-08); the README says such a row shows its STATE alone."""
+    from .test_daemon import run_polls, status_rule, world
+    from .test_stall_only_rows import _daemon_view, _file_view, _line
+
+    connectors = [{"name": "paused", "script": {"initial": "PAUSED"}},
+                  {"name": "provisioning", "script": {"initial": "PROVISIONING"}},
+                  {"name": "healthy"}]
+    w = world(connectors, [status_rule()])
+    await run_polls(w, 3)
+    _, daemon_table = await _daemon_view(w)
+    for table in (daemon_table, _file_view(w)):
+        for name, state in (("paused", "PAUSED"), ("provisioning", "PROVISIONING")):
+            words = _line(table, name).split()
+            assert words[2] == state and words[5] == "-", table
+        assert _line(table, "healthy").split()[5] == "now", table
+    await w.daemon.stop()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from ..model import ConnectorKey, ConnectorState, Health
+from ..rules import RESTART_REFUSED_STATES
 from .places import ClusterPlace
 from .stall_word import NOT_RUNNING, StallWord
 
@@ -84,6 +85,14 @@ def no_restart_due(row: StatusRow) -> bool:
     if row.stall is not None:
         return row.stall.waits == NOT_RUNNING
     return row.seen_state != "RUNNING"
+
+
+def restarts_refused(row: StatusRow) -> bool:
+    """A connector last listed PAUSED, STOPPED, PROVISIONING or being deleted: every restart of it
+    is refused (by name, an alert's, a schedule's: rules.refuses_restart), so none is due. Shown
+    `now`, read as one about to go, where the README said such a row shows its STATE alone
+    (verification, 2026-12-08)."""
+    return row.seen_state in RESTART_REFUSED_STATES
 
 
 def dry_run_rows(rows: Iterable[StatusRow], dry_states: Mapping[ConnectorKey, ConnectorState]) -> list[StatusRow]:

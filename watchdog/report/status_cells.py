@@ -7,7 +7,7 @@ from datetime import datetime
 
 from ..model import ConnectorState
 from .formatting import distinct_name, format_ago, format_moment, format_span
-from .status import QUEUED_DECISIONS, StatusRow, no_restart_due
+from .status import QUEUED_DECISIONS, StatusRow, no_restart_due, restarts_refused
 
 DRY_RUN_MARK = " (dry run)"
 
@@ -27,9 +27,10 @@ def status_cells(row: StatusRow, now: datetime, gone: bool) -> tuple[str, ...]:
         "-" if state.last_restart_at is None else format_moment(state.last_restart_at, now) + (
             "" if row.last_restart_live else mark),
         # Nothing is due of a connector no longer watched, or gone (the last poll did not list it),
-        # or one only a stall check restarts that the checks do not judge now (no_restart_due).
+        # or one only a stall check restarts that the checks do not judge now (no_restart_due), or
+        # one in a state that refuses every restart (restarts_refused).
         (f"held: {row.held[0]}" if row.held and shown_held(row)
-         else "-" if row.unwatched or row.cluster_unwatched or gone or no_restart_due(row)
+         else "-" if row.unwatched or row.cluster_unwatched or gone or no_restart_due(row) or restarts_refused(row)
          else _next_allowed(state, now) + mark),
         ("yes" + mark) if state.gave_up else "no",
     )
