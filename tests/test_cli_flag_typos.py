@@ -71,3 +71,13 @@ def test_history_given_two_words_besides_cluster_says_no_command(capsys: pytest.
     err = capsys.readouterr().err
     assert exited.value.code == 2, err
     assert err.rstrip().endswith("watchdog history: error: unrecognized arguments: payments-sink"), err
+
+
+def test_history_with_an_option_mistyped_offers_the_option_not_a_cluster(capsys: pytest.CaptureFixture[str]) -> None:
+    # `--limt 5 orders-sink`: 5 is the mistyped option's value. It was offered as a cluster as well,
+    # "did you mean `watchdog history orders-sink --cluster 5`?" beside "did you mean --limit?".
+    with pytest.raises(SystemExit) as exited:
+        main(["history", "--limt", "5", "orders-sink"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "did you mean --limit?" in err, err
+    assert "--cluster 5" not in err and "history takes one connector" not in err, err

@@ -89,9 +89,13 @@ def _history_hint(parsed: argparse.Namespace, extras: list[str]) -> str:
     well be two connectors, and a guess answered "No restarts recorded." of the wrong thing."""
     import shlex
 
-    words = [extra for extra in extras if not extra.startswith("-")]
-    if len(words) != 1 or parsed.connector is None or parsed.cluster is not None:
+    if any(extra.startswith("-") for extra in extras):
+        # An option not known (`--limt 5 orders-sink`): the word after it is its value, not a
+        # connector ("did you mean ... orders-sink --cluster 5?" beside "did you mean --limit?").
         return ""
+    if len(extras) != 1 or parsed.connector is None or parsed.cluster is not None:
+        return ""
+    words = extras
     meant = shlex.join(["watchdog", "history", words[0], "--cluster", parsed.connector])
     return f" (history takes one connector and its cluster as --cluster: did you mean `{meant}`?)"
 
