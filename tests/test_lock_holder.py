@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from watchdog.state import SqliteStateStore, StateFileInUse
-from watchdog.state.opening import lock_holder, lock_path_of
+from watchdog.state.file_lock import lock_holder, lock_path_of
 
 
 def test_the_second_opener_is_told_who_holds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

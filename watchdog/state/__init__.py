@@ -23,7 +23,8 @@ One job per file:
     store.py     `SqliteStateStore`: the reads and the (transactional) writes
     sqlite_memory.py  its side tables' reads and writes: since when connectors run, the windows
                  judged (running.py), and the daemon's last sign of life (`daemon_alive`)
-    opening.py   the lock (and who holds it), the checks that refuse an untrustworthy file, WAL, the upgrade
+    file_lock.py the lock: one process per file, and who holds it (pid, command, since); files owner-only
+    opening.py   the checks that refuse an untrustworthy file, WAL, the upgrade
     schema.py    the tables, `MIGRATIONS` and the version checks
     rows.py      rows <-> values (timestamps as sortable ISO 8601 UTC text, JSON for lists)
     errors.py    `StateStoreError`, `StateFileInUse` (and its `LockHolder`), `StateFileMissing`, `Fenced` and the recovery advice every refusal carries

@@ -26,9 +26,10 @@ from .errors import (
     unreadable_record,
     unreadable_record_found,
 )
+from .file_lock import exclusive_lock
 from .held import HeldTime
 from .marks import WriteMarks
-from .opening import MEMORY, Ownership, check_path, exclusive_lock, open_database
+from .opening import MEMORY, Ownership, check_path, open_database
 from .pruning import excess_step, older_step, prune_all
 from .rows import (
     DRY_RUN_LAST_RESTARTS,
