@@ -90,5 +90,18 @@ def judged_from(trigger: StalledTrigger, since: datetime) -> datetime:
     """When a connector seen running from `since` is first a candidate of the rule's checks: once
     the three windows (which end `delay` ago, on a point's boundary) begin `grace` after it
     (stall_intake.stall_candidates: its first `grace` RUNNING is never in the windows judged)."""
-    wait = trigger.grace + trigger.delay + 3 * trigger.window + granularity_for(trigger.window)[1]
-    return since + timedelta(seconds=wait)
+    return _after_windows(trigger, since) + timedelta(seconds=trigger.grace)
+
+
+def first_judged(trigger: StalledTrigger, since: datetime, restarted_at: datetime | None) -> datetime:
+    """When a connector running from `since` and last restarted at `restarted_at` is first a
+    candidate: judged_from, or later once the windows begin after its last restart, with no grace
+    after it (stall_intake.stall_candidates: a restart in the windows would show the run before it).
+    What the rows' `waits` and /readyz's stall_checks_waiting both say."""
+    first = judged_from(trigger, since)
+    return first if restarted_at is None else max(first, _after_windows(trigger, restarted_at))
+
+
+def _after_windows(trigger: StalledTrigger, moment: datetime) -> datetime:
+    """The first check whose three windows (ending `delay` ago, on a point's boundary) begin after `moment`."""
+    return moment + timedelta(seconds=trigger.delay + 3 * trigger.window + granularity_for(trigger.window)[1])

@@ -12,7 +12,7 @@ from ..stall import Judgement, StallVerdict, Unjudged
 from ..state import StateStoreError
 from .core import log
 from .decisions import Decisions
-from .running_seed import judged_from as judged_from_time
+from .running_seed import first_judged
 
 # A row's `unjudged` when its cluster's points could not be read (on_stall_not_read).
 CHECK_FAILED = "check_failed"
@@ -100,16 +100,12 @@ class StallIntake(Decisions):
             states = self.state.load_many(waiting)
         except StateStoreError:
             states = {}
-        grace = timedelta(seconds=trigger.grace)
         times = []
         for key in waiting:
-            at = judged_from_time(trigger, self.running_since[key])
             state = (self.dry_states.get(key) if dry_run else None) or states.get(key)
             restarted = state.last_restart_at if state is not None else None
-            if restarted is not None and restarted >= judged_from:
-                # The windows must begin after the restart; no grace after it (stall_candidates).
-                at = max(at, judged_from_time(trigger, restarted) - grace)
-            times.append(at)
+            times.append(first_judged(trigger, self.running_since[key],
+                                      restarted if restarted is not None and restarted >= judged_from else None))
         return times
 
     def _restarted_since(self, key: ConnectorKey, moment: datetime, *, dry_run: bool) -> bool:

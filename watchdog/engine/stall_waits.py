@@ -11,12 +11,11 @@ values in, a StallWord out."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from ..config import StalledTrigger
 from ..report.stall_word import NOT_RUNNING, RUNNING_TOO_SHORT, StallWord
-from ..stall import granularity_for
-from .running_seed import judged_from
+from .running_seed import first_judged
 
 
 def stall_waits(word: StallWord, *, listed: bool, running_since: datetime | None,
@@ -37,12 +36,7 @@ def stall_waits(word: StallWord, *, listed: bool, running_since: datetime | None
         return _waiting(word, NOT_RUNNING)
     if trigger is None or now is None:
         return word
-    first = judged_from(trigger, running_since)
-    if restarted_at is not None:
-        # stall_candidates: no restart at or after the windows' start (the windows would show the run before it).
-        after_restart = restarted_at + timedelta(
-            seconds=trigger.delay + 3 * trigger.window + granularity_for(trigger.window)[1])
-        first = max(first, after_restart)
+    first = first_judged(trigger, running_since, restarted_at)
     if first <= now:
         return word
     return _waiting(word, RUNNING_TOO_SHORT, running_since, first)
