@@ -349,6 +349,13 @@ def polls_to_confirm(trigger: StatusTrigger, polled_every: float | None) -> int:
     return 1 + (trigger.confirm_polls - 1) * math.ceil(trigger.interval / polled_every - 1e-9)
 
 
+def left_as_user_error(rule: Rule, health: Health | None) -> bool:
+    """A connector in a configuration or data error its rule does not restart (no restart fixes
+    one; `restart_user_errors` opts in): what the poll and a signal decide `user_error`, what the
+    fleet breaker leaves out, and what status read from the state file shows held."""
+    return health is Health.USER_ERROR and not rule.restart_user_errors
+
+
 def decide_on_status(
     rule: Rule, state: ConnectorState, health: Health, now: datetime, *, pending: bool,
     polled_every: float | None = None,
@@ -360,7 +367,7 @@ def decide_on_status(
         return Decision.HEALTHY
     if health is Health.TRANSIENT:
         return Decision.TRANSIENT
-    if health is Health.USER_ERROR and not rule.restart_user_errors:
+    if left_as_user_error(rule, health):
         return Decision.USER_ERROR
     if pending:
         return Decision.DUPLICATE
@@ -386,7 +393,7 @@ def decide_on_signal(
         return Decision.TRANSIENT
     # An alert about a connector whose status names a configuration or data error is what a
     # status rule reports and leaves alone: no restart fixes it (the rule may opt in).
-    if status is not None and not rule.restart_user_errors and classify(status) is Health.USER_ERROR:
+    if status is not None and left_as_user_error(rule, classify(status)):
         return Decision.USER_ERROR
     if pending:
         return Decision.DUPLICATE

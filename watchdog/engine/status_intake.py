@@ -26,6 +26,7 @@ from ..rules import (
     classify,
     decide_on_status,
     failure_words,
+    left_as_user_error,
     polls_to_confirm,
 )
 from .core import log
@@ -245,7 +246,7 @@ class StatusIntake(PollWatch, Forgetting, RunningMemory):
         # people as well. Counted, one such connector and one other failure of a cluster of three
         # held every restart there.
         left_alone = sum(1 for rule, key, _, health in failing_now if loaded[key].gave_up or (
-            health is Health.USER_ERROR and not rule.restart_user_errors) or self._held_unaddressable(key))
+            left_as_user_error(rule, health)) or self._held_unaddressable(key))
         failing = len(failing_now) - left_alone
         self.breaker.observe_cluster(cluster, failing, len(judged) - left_alone)
         self.update_breaker(now)

@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 
 from ..config import Config
-from ..model import ConnectorKey, Decision, Health
+from ..model import ConnectorKey, Decision
 from .status import StatusRow
 
 
@@ -63,7 +63,7 @@ def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]
     `user_error`, as the daemon's poll holds it: read from here it showed NEXT ALLOWED `now`, a
     restart about to go that no poll would make (probe_cli F7)."""
     from ..engine.stall_rows import StallOwners
-    from ..rules import USER_ERROR_DETAIL, StatusOwners
+    from ..rules import USER_ERROR_DETAIL, StatusOwners, left_as_user_error
 
     rows = list(rows)
     gone, owners, stall_owners = gone_keys(rows), StatusOwners(config.rules), StallOwners(config.rules)
@@ -72,7 +72,7 @@ def unwatched_rows(rows: Iterable[StatusRow], config: Config) -> list[StatusRow]
         known = row.key.cluster in config.clusters
         rule = owners.rule_for(row.key.cluster, row.key.connector) if known else None
         status_rule = rule is not None
-        if (rule is not None and not rule.restart_user_errors and row.state.health is Health.USER_ERROR
+        if (rule is not None and left_as_user_error(rule, row.state.health)
                 and row.held is None and row.seen_at is not None and row.key not in gone):
             row = replace(row, held=(Decision.USER_ERROR.value, USER_ERROR_DETAIL, row.seen_at))
         stall_only = known and not status_rule and stall_owners.rule_for(row.key.cluster, row.key.connector) is not None
